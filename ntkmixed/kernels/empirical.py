@@ -156,15 +156,20 @@ def jacobian_ntk(
     t2 = t1 if z2 is None else _as_tensor(z2)
     chunk = max(1, int(max_elements // max(n_params, 1)))
     out = np.empty((t1.shape[0], t2.shape[0]))
+    symmetric = z2 is None
     with torch.no_grad():
         for i in range(0, t1.shape[0], chunk):
             j1 = _flat_jacobian(module, params, t1[i : i + chunk])
-            for j in range(0, t2.shape[0], chunk):
-                j2 = j1 if (z2 is None and j == i) else _flat_jacobian(
+            # for Θ(z, z) only the blocks on and above the diagonal are computed
+            for j in range(i if symmetric else 0, t2.shape[0], chunk):
+                j2 = j1 if (symmetric and j == i) else _flat_jacobian(
                     module, params, t2[j : j + chunk]
                 )
-                out[i : i + chunk, j : j + chunk] = (j1 @ j2.T).numpy()
-    if z2 is None:
+                block = (j1 @ j2.T).numpy()
+                out[i : i + chunk, j : j + chunk] = block
+                if symmetric and j != i:
+                    out[j : j + chunk, i : i + chunk] = block.T
+    if symmetric:
         out = 0.5 * (out + out.T)
     return out
 
