@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, formula in DEMOS:
                 print(f"\n## {name}: {formula}\n")
                 _fit_and_print(datasets.load(name), formula, True, args.seed, sys.stdout)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError, RuntimeError, MemoryError) as err:
         print(f"ntkmixed: error: {err}", file=sys.stderr)
         return 2
     return 0

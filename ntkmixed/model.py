@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
@@ -18,12 +19,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .formula import ModelFrame, build_frame
+from .formula import DataWarning, ModelFrame, align_to_index, build_frame
 from .kernels import NTKFeatures, NTKSpec, ntk_operator
 from .reml import ProfileLikelihood, TauEstimate
 from .results import NTKMixedLMResults
 from .spectral import Spectrum, decompose
-from .validation import check_design, check_kernel, check_matrix, check_vector
+from .validation import (
+    as_frame,
+    check_design,
+    check_kernel,
+    check_matrix,
+    check_response,
+    check_vector,
+)
 
 
 def _names(values, prefix: str, k: int) -> list[str]:
@@ -85,14 +93,25 @@ class NTKMixedLM:
         self.ntk_spec: NTKSpec | None = None
         self.ntk_features: NTKFeatures | None = None
         self.exog_ntk_names: list[str] = []
+        check_design(exog_arr, names, rank=False)  # enough rows, before any network is built
         if kernel is not None:
             if ntk is not None:
                 raise ValueError("ntk= options need exog_ntk=, not a precomputed kernel=")
+            if isinstance(kernel, pd.DataFrame) and isinstance(endog, pd.Series):
+                kernel = align_to_index(kernel, endog.index, "kernel")
             self._kernel = check_kernel(kernel, n)
         else:
             spec = ntk if isinstance(ntk, NTKSpec) else NTKSpec.from_options(ntk)
             z = check_matrix(exog_ntk, "exog_ntk", n)
             self.exog_ntk_names = _names(exog_ntk, "z", z.shape[1])
+            same = [nm for j, nm in enumerate(self.exog_ntk_names)
+                    if np.array_equal(z[:, j], self.endog)]
+            if same:
+                warnings.warn(
+                    f"the response is also a network input ({same[0]!r}): the network can "
+                    "reproduce y exactly and τ̂ measures nothing useful",
+                    DataWarning, stacklevel=2,
+                )
             feats = ntk_operator(spec, z, self.exog_ntk_names)
             self.ntk_spec, self.ntk_features = spec, feats
             self._kernel = feats.H
@@ -102,6 +121,7 @@ class NTKMixedLM:
                 exog_arr = np.column_stack([exog_arr, feats.f0])
                 names = [*names, "f0"]
         check_design(exog_arr, names)
+        check_response(self.endog, self.offset, exog_arr, self.endog_names)
         self.exog = exog_arr
         self.exog_names = names
         self.formula: str | None = None
@@ -134,23 +154,24 @@ class NTKMixedLM:
         kernel : array_like, shape (len(data), len(data)), optional
             Precomputed H instead of an ``ntk()`` term; rows and columns of dropped rows
             are dropped with them.
-        offset : array_like of length len(data), or str (a column name), optional
-            Known offset o.
+        offset : str (a column name) or array_like of length len(data), optional
+            Known offset o; a Series is aligned by its index. Rows where it is missing are
+            dropped and counted.
         ntk_options : mapping, optional
             Options overriding those written in ``ntk(...)`` (e.g. ``{"seed": 3}``).
         eval_env : int
             How many frames above the caller to take names for formula expressions from.
         """
-        frame = sys._getframe(1 + eval_env)
-        context = {**frame.f_globals, **frame.f_locals}
-        mf = build_frame(formula, data, context=context, require_ntk=kernel is None)
-        n_data = len(data)
-        off = None
-        if offset is not None:
-            raw = data[offset] if isinstance(offset, str) else offset
-            off = check_vector(raw, "offset", n_data)[mf.rows]
+        caller = sys._getframe(1 + eval_env)
+        context = {**caller.f_globals, **caller.f_locals}
+        frame = as_frame(data)
+        mf = build_frame(formula, frame, context=context, require_ntk=kernel is None,
+                         offset=offset)
+        off = None if mf.offset is None else mf.offset.to_numpy()
         if kernel is not None:
-            H = check_kernel(kernel, n_data)
+            if isinstance(kernel, pd.DataFrame):
+                kernel = align_to_index(kernel, frame.index, "kernel")
+            H = check_kernel(kernel, len(frame))
             model = cls(mf.endog, mf.exog, H[np.ix_(mf.rows, mf.rows)], offset=off)
         else:
             options = {**mf.ntk.options, **dict(ntk_options or {})}
@@ -206,7 +227,9 @@ class NTKMixedLM:
         """Derivative of :meth:`loglike` with respect to τ."""
         return self.profile(reml).score(_check_tau(tau))
 
-    def fit(self, reml: bool = True, tau: float | None = None) -> NTKMixedLMResults:
+    def fit(
+        self, reml: bool = True, tau: float | None = None, use_t: bool = False
+    ) -> NTKMixedLMResults:
         """Estimate τ, σ² and β by REML (default) or ML.
 
         Parameters
@@ -215,6 +238,9 @@ class NTKMixedLM:
             Restricted maximum likelihood (True) or maximum likelihood.
         tau : float, optional
             Hold τ fixed at this value (σ² and β are still estimated).
+        use_t : bool
+            Fixed-effect p-values and intervals from t with Satterthwaite degrees of freedom
+            (advisable below n ≈ 100) instead of Wald z (the default, as statsmodels).
 
         Returns
         -------
@@ -229,10 +255,10 @@ class NTKMixedLM:
             if not math.isfinite(point.llf):
                 raise ValueError(f"the likelihood cannot be evaluated at τ = {tau:g}")
             est = TauEstimate(
-                point=point, converged=True, boundary="zero" if tau == 0 else "fixed",
+                point=point, converged=True, boundary="fixed",
                 llf_zero=prof.loglike(0.0), n_evals=prof.n_evals, search_range=(tau, tau),
             )
-        return NTKMixedLMResults(self, est, reml=reml)
+        return NTKMixedLMResults(self, est, reml=reml, use_t=use_t)
 
     def __repr__(self) -> str:
         what = self.ntk_spec.describe() if self.ntk_spec else "precomputed kernel"

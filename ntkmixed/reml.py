@@ -54,6 +54,8 @@ class ProfilePoint:
         h_i = e^{−τλ_i} x̃_iᵀ A⁻¹ x̃_i (sum p).
     spectral_loss : ndarray, shape (n,)
         ℓ_i = r̃_i² e^{−τλ_i} for the original λ.
+    q_basis, r_factor : ndarray, shapes (n, p) and (p, p)
+        QR decomposition of e^{−τ(λ−λ_min)/2} X̃.
     """
 
     tau: float
@@ -65,6 +67,8 @@ class ProfilePoint:
     resid_rot: np.ndarray
     leverage: np.ndarray
     spectral_loss: np.ndarray
+    q_basis: np.ndarray
+    r_factor: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ class TauEstimate:
 
     point: ProfilePoint
     converged: bool
-    boundary: str | None  # None (interior), "zero" (τ̂ = 0) or "upper" (end of the search)
+    boundary: str | None  # None (interior), "zero" (τ̂ = 0), "upper" (end of search), "fixed"
     llf_zero: float
     n_evals: int
     search_range: tuple[float, float]
@@ -113,7 +117,13 @@ class ProfileLikelihood:
     def at(self, tau: float) -> ProfilePoint:
         """Evaluate the profile likelihood and its by-products at ``tau``."""
         self.n_evals += 1
-        tau = float(tau)
+        # far out on the τ axis e^{−τλ} underflows and A⁻¹ overflows: such points have a
+        # non-finite likelihood and count as −∞, so floating-point warnings there are noise
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            return self._at(float(tau))
+
+    def _at(self, tau: float, full: bool = True) -> ProfilePoint | tuple[float, float]:
+        """The whole point, or with ``full=False`` only (llf, score) for the search."""
         sw = np.exp(-0.5 * tau * self.lam_shift)
         yw = sw * self.y_rot
         p = self.p
@@ -124,22 +134,20 @@ class ProfileLikelihood:
             d = np.abs(np.diag(R))
             singular = not np.all(np.isfinite(d)) or d.min() <= 1e-300
             if singular:
-                return self._infeasible(tau)
+                return self._infeasible(tau) if full else (-math.inf, math.nan)
             logdet_a = 2.0 * float(np.log(d).sum())
             qty = Qm.T @ yw
-            beta = solve_triangular(R, qty)
             rw = yw - Qm @ qty
             leverage = np.einsum("ij,ij->i", Qm, Qm)
-            rinv = solve_triangular(R, np.eye(p))
-            a_inv = rinv @ rinv.T  # (RᵀR)⁻¹ for the shifted λ
         else:
+            Qm, R = np.zeros((self.n, 0)), np.zeros((0, 0))
             beta = np.zeros(0)
             rw = yw
             leverage = np.zeros(self.n)
             a_inv = np.zeros((0, 0))
         q = float(rw @ rw)
         if not (q > 0 and np.isfinite(q)):
-            return self._infeasible(tau)
+            return self._infeasible(tau) if full else (-math.inf, math.nan)
         s2_shift = q / self.df
         llf = -0.5 * (self.df * (1.0 + LOG_2PI + math.log(s2_shift)) + tau * self.sum_shift)
         if self.reml:
@@ -150,7 +158,13 @@ class ProfileLikelihood:
             resid_part = resid_part - leverage
         score = -0.5 * float(self.lam_shift @ resid_part)
         if not np.isfinite(llf):
-            return self._infeasible(tau)
+            return self._infeasible(tau) if full else (-math.inf, math.nan)
+        if not full:
+            return llf, score
+        if p:
+            beta = solve_triangular(R, qty)
+            rinv = solve_triangular(R, np.eye(p))
+            a_inv = rinv @ rinv.T  # (RᵀR)⁻¹ for the shifted λ
         resid_rot = self.y_rot - self.X_rot @ beta
         return ProfilePoint(
             tau=tau,
@@ -162,6 +176,8 @@ class ProfileLikelihood:
             resid_rot=resid_rot,
             leverage=leverage,
             spectral_loss=resid_rot**2 * np.exp(-tau * self.lam),
+            q_basis=Qm,
+            r_factor=R,
         )
 
     def _infeasible(self, tau: float) -> ProfilePoint:
@@ -176,20 +192,72 @@ class ProfileLikelihood:
             resid_rot=np.full(self.n, np.nan),
             leverage=np.full(self.n, np.nan),
             spectral_loss=np.full(self.n, np.nan),
+            q_basis=np.full((self.n, self.p), np.nan),
+            r_factor=np.full((self.p, self.p), np.nan),
         )
+
+    def _quick(self, tau: float) -> tuple[float, float]:
+        self.n_evals += 1
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            return self._at(float(tau), full=False)
 
     def loglike(self, tau: float) -> float:
         """Profile (restricted) log-likelihood at ``tau``."""
-        return self.at(tau).llf
+        return self._quick(tau)[0]
+
+    def loglike_grid(self, taus: np.ndarray) -> np.ndarray:
+        """:meth:`loglike` at many τ at once (one batched QR), −inf where not evaluable."""
+        taus = np.asarray(taus, dtype=np.float64)
+        self.n_evals += taus.size
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            sw = np.exp(-0.5 * taus[:, None] * self.lam_shift[None, :])  # G × n
+            rw = sw * self.y_rot
+            logdet = np.zeros(taus.size)
+            if self.p:
+                Qm, R = np.linalg.qr(sw[:, :, None] * self.X_rot[None, :, :])
+                d = np.abs(np.diagonal(R, axis1=1, axis2=2))
+                logdet = 2.0 * np.log(d).sum(axis=1)
+                rw = rw - np.einsum("gij,gj->gi", Qm, np.einsum("gij,gi->gj", Qm, rw))
+            q = np.einsum("gi,gi->g", rw, rw)
+            ll = -0.5 * (self.df * (1.0 + LOG_2PI + np.log(q / self.df))
+                         + taus * self.sum_shift)
+            if self.reml:
+                ll -= 0.5 * logdet
+        return np.where(np.isfinite(ll) & (q > 0), ll, -np.inf)
 
     def score(self, tau: float) -> float:
         """dℓ/dτ at ``tau``."""
-        return self.at(tau).score
+        return self._quick(tau)[1]
+
+    def kernel_is_uninformative(self) -> bool:
+        """Whether the contrasts carry no information on τ: P H P = c·P, P the projection
+        orthogonal to X (then the restricted likelihood is flat in τ).
+
+        ‖P(Λ − c)P‖²_F = tr D² − 2 tr(Q̃ᵀD²Q̃) + tr((Q̃ᵀDQ̃)²), D = Λ − cI, in the eigenbasis
+        with Q̃ = UᵀQ_X; it is the information on τ at τ = 0 (times 2) once σ² is profiled.
+        """
+        lam = self.lam
+        if self.p:
+            Q, _ = np.linalg.qr(self.X_rot)
+            c = (lam.sum() - np.einsum("ij,i,ij->", Q, lam, Q)) / (self.n - self.p)
+            d = lam - c
+            QdQ = Q.T @ (d[:, None] * Q)
+            spread = d @ d - 2.0 * np.einsum("ij,i,ij->", Q, d * d, Q) + np.sum(QdQ * QdQ)
+        else:
+            d = lam - lam.mean()
+            spread = d @ d
+        return bool(spread <= 1e-12 * float(lam @ lam))
 
     def search_range(self) -> tuple[float, float]:
         """τ from 1e-3/λ_max to 50/λ⁺_min (DESIGN §2)."""
         pos = self.lam[self.lam > 0]
         return 1e-3 / float(pos[-1]), 50.0 / float(pos[0])
+
+    def grid(self, points_per_decade: int = 12) -> np.ndarray:
+        """The search grid: log-spaced over :meth:`search_range`, ≥ 25 points."""
+        lo, hi = self.search_range()
+        n_grid = max(25, math.ceil(points_per_decade * math.log10(hi / lo)) + 1)
+        return np.geomspace(lo, hi, n_grid)
 
     def maximize(self, points_per_decade: int = 12) -> TauEstimate:
         """Maximize over τ ≥ 0: a log grid, every local maximum refined, and τ = 0 compared.
@@ -202,10 +270,20 @@ class ProfileLikelihood:
             the maximum is at the end of the search range (nearly noise-free data).
         """
         lo, hi = self.search_range()
-        n_grid = max(25, math.ceil(points_per_decade * math.log10(hi / lo)) + 1)
-        grid = np.geomspace(lo, hi, n_grid)
-        ll = np.array([self.loglike(t) for t in grid])
+        grid = self.grid(points_per_decade)
+        ll = self.loglike_grid(grid)
         zero = self.at(0.0)
+        if not math.isfinite(zero.llf):
+            raise ValueError(
+                "the likelihood cannot be evaluated even at τ = 0: the residual sum of squares "
+                "underflows or overflows (rescale the response)"
+            )
+        if self.kernel_is_uninformative():
+            raise ValueError(
+                "the likelihood does not depend on τ: on the space orthogonal to the fixed "
+                "effects the kernel is zero or a multiple of the identity, so τ (and whether "
+                "training helps) cannot be identified from these data"
+            )
         best, best_boundary = zero, "zero"
         finite = np.flatnonzero(np.isfinite(ll))
         last = int(finite[-1]) if finite.size else -1
@@ -238,7 +316,7 @@ class ProfileLikelihood:
 
     def _refine(self, a: float, b: float) -> ProfilePoint:
         """Maximum of ℓ on [a, b] (a may be 0): a root of the score, else a bounded search."""
-        sa = self.score(a) if a > 0 else self.at(0.0).score
+        sa = self.score(a)
         sb = self.score(b)
         if sa > 0 > sb:
             if a > 0:
@@ -249,9 +327,12 @@ class ProfileLikelihood:
                 return self.at(math.exp(u))
             t = optimize.brentq(self.score, 0.0, b, xtol=1e-15 * b, maxiter=200)
             return self.at(t)
+        def objective(t: float) -> float:
+            v = -self.loglike(t)
+            return v if math.isfinite(v) else 1e300
+
         res = optimize.minimize_scalar(
-            lambda t: -self.loglike(t), bounds=(a, b), method="bounded",
-            options={"xatol": 1e-12 * b},
+            objective, bounds=(a, b), method="bounded", options={"xatol": 1e-12 * b}
         )
         return self.at(float(res.x))
 
@@ -268,3 +349,59 @@ def _local_maxima(ll: np.ndarray) -> list[int]:
         if left and right:
             out.append(i)
     return out
+
+
+class IntervalWarning(UserWarning):
+    """A profile-likelihood interval is unbounded within the search range."""
+
+
+def profile_interval(
+    prof: ProfileLikelihood, estimate: TauEstimate, alpha: float = 0.05
+) -> tuple[float, float]:
+    """Profile-likelihood confidence interval for τ (DESIGN §2).
+
+    {τ : 2[ℓ(τ̂) − ℓ(τ)] ≤ χ²₁,₁₋α} at an interior τ̂; at τ̂ = 0 the one-sided [0, u] with
+    the boundary cut-off χ²₁,₁₋₂α (the null distribution of the likelihood ratio at the
+    boundary is the 50:50 mixture of χ²₀ and χ²₁; Self & Liang 1987).
+
+    Returns
+    -------
+    (lower, upper)
+        ``upper`` is ``inf`` (with an ``IntervalWarning``) when the likelihood does not fall
+        far enough before the end of the search range.
+    """
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be in (0, 0.5), got {alpha!r}")
+    from scipy.stats import chi2
+
+    tau_hat, ll_hat = estimate.point.tau, estimate.point.llf
+    at_zero = tau_hat == 0.0
+    crit = chi2.isf(2 * alpha if at_zero else alpha, 1)
+
+    def excess(t: float) -> float:
+        return 2.0 * (ll_hat - prof.loglike(t)) - crit
+
+    if at_zero or excess(0.0) <= 0:
+        lower = 0.0
+    else:
+        lower = optimize.brentq(excess, 0.0, tau_hat, xtol=1e-12 * tau_hat, rtol=1e-12)
+    lo_search, hi_search = prof.search_range()
+    start = tau_hat if tau_hat > 0 else lo_search
+    limit = 20.0 * hi_search
+    hi = start
+    while True:
+        hi *= 2.0
+        if hi > limit:
+            warnings.warn(
+                f"the profile likelihood stays within χ² cut-off {crit:.3g} of its maximum up "
+                f"to τ = {limit:.3g}: the upper confidence limit is infinite",
+                IntervalWarning, stacklevel=3,
+            )
+            return lower, math.inf
+        if excess(hi) > 0:
+            break
+    a = hi / 2.0  # the previous point, inside the interval (or τ̂ itself)
+    if excess(a) > 0:  # only when τ̂ = 0 and the first step already left the interval
+        a = 0.0
+    upper = optimize.brentq(excess, a, hi, xtol=1e-12 * hi, rtol=1e-12)
+    return lower, upper

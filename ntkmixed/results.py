@@ -6,6 +6,7 @@ Everything beyond the estimates is computed lazily, on first access.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -13,10 +14,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.stats.contrast import ContrastResults
 
-from .reml import TauEstimate
+from .contrasts import combined_df, contrast_names, parse_contrast, satterthwaite_df
+from .reml import TauEstimate, profile_interval
 from .summary import build_summary
-from .vctest import TrainingTestResult, null_eigenvalues, training_test
+from .vctest import (
+    METHODS,
+    RLRT_METHODS,
+    TrainingTestResult,
+    null_eigenvalues,
+    rlrt_test,
+    training_test,
+)
 
 if TYPE_CHECKING:
     from statsmodels.iolib.summary2 import Summary
@@ -53,10 +63,13 @@ class NTKMixedLMResults:
         "REML" or "ML".
     """
 
-    def __init__(self, model: NTKMixedLM, estimate: TauEstimate, reml: bool = True) -> None:
+    def __init__(
+        self, model: NTKMixedLM, estimate: TauEstimate, reml: bool = True, use_t: bool = False
+    ) -> None:
         self.model = model
         self.estimate = estimate
         self.reml = reml
+        self.use_t = bool(use_t)
         self.method = "REML" if reml else "ML"
         pt = estimate.point
         self.tau = float(pt.tau)
@@ -72,6 +85,16 @@ class NTKMixedLMResults:
     def fe_params(self) -> pd.Series:
         """Fixed-effect estimates β̂ (GLS at τ̂)."""
         return pd.Series(self._point.beta, index=self.model.exog_names, dtype=float)
+
+    @property
+    def df_resid(self) -> int:
+        """Residual degrees of freedom n − p."""
+        return self.nobs - self.k_fe
+
+    @property
+    def normalized_cov_params(self) -> pd.DataFrame:
+        """``cov_params()`` divided by the scale σ̂² (statsmodels' convention)."""
+        return self.cov_params() / self.scale
 
     @property
     def params(self) -> pd.Series:
@@ -95,22 +118,104 @@ class NTKMixedLMResults:
 
     @cached_property
     def tvalues(self) -> pd.Series:
-        """Wald z statistics β̂/se."""
+        """Wald statistics β̂/se (z, or t with ``use_t``)."""
         return self.fe_params / self.bse_fe
 
     @cached_property
+    def df_satterthwaite(self) -> pd.Series:
+        """Satterthwaite denominator degrees of freedom of each fixed effect.
+
+        ν = 2(Var β̂ⱼ)²/Var(Var β̂ⱼ) with the variance of Var β̂ⱼ from the expected REML
+        information of (τ, σ²) (see ``ntkmixed.contrasts``); n − p when τ was held fixed or
+        τ̂ = 0 (then only σ² is estimated, as in ordinary least squares).
+        """
+        names = self.model.exog_names
+        nu = satterthwaite_df(np.eye(self.k_fe), self._point, self.model.spectrum.values,
+                              fixed_tau=self._tau_known)
+        return pd.Series(nu, index=names, name="df")
+
+    @property
+    def _tau_fixed(self) -> bool:
+        """τ held fixed by the user (``fit(tau=...)``)."""
+        return self.estimate.boundary == "fixed"
+
+    @property
+    def _tau_known(self) -> bool:
+        """τ not estimated for the fixed-effect df: held fixed, or at the boundary τ̂ = 0
+        (the random effect is then absent and the model is ordinary least squares)."""
+        return self.estimate.boundary in ("fixed", "zero")
+
+    @cached_property
     def pvalues(self) -> pd.Series:
-        """Two-sided normal p-values of the Wald z statistics (as statsmodels' MixedLM)."""
-        return pd.Series(2.0 * stats.norm.sf(np.abs(self.tvalues)), index=self.tvalues.index)
+        """Two-sided p-values: normal (default, as statsmodels' MixedLM) or, with ``use_t``,
+        t with Satterthwaite degrees of freedom."""
+        a = np.abs(self.tvalues)
+        p = 2.0 * (stats.t.sf(a, self.df_satterthwaite) if self.use_t else stats.norm.sf(a))
+        return pd.Series(p, index=self.tvalues.index)
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Wald confidence intervals for the fixed effects, columns 0 (lower) and 1 (upper)."""
+        """Wald confidence intervals for the fixed effects, columns 0 (lower) and 1 (upper);
+        t quantiles with Satterthwaite df when ``use_t``."""
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-        q = stats.norm.isf(alpha / 2)
+        if self.use_t:
+            q = stats.t.isf(alpha / 2, self.df_satterthwaite)
+        else:
+            q = stats.norm.isf(alpha / 2)
         lo = self.fe_params - q * self.bse_fe
         hi = self.fe_params + q * self.bse_fe
         return pd.DataFrame({0: lo, 1: hi})
+
+    def t_test(self, r_matrix, use_t: bool | None = None) -> ContrastResults:
+        """Tests of linear combinations Rβ = q, one per row, in statsmodels' syntax.
+
+        Parameters
+        ----------
+        r_matrix : str, list of str, array_like or (R, q)
+            e.g. ``"Days = 10"``, ``"C(species)[T.Gentoo] - C(species)[T.Chinstrap]"``,
+            an array R (q = 0) or a tuple (R, q).
+        use_t : bool, optional
+            t with Satterthwaite df per row (default: the fit's ``use_t``), else z.
+
+        Returns
+        -------
+        statsmodels.stats.contrast.ContrastResults
+        """
+        R, q = parse_contrast(r_matrix, self.model.exog_names)
+        use_t = self.use_t if use_t is None else bool(use_t)
+        effect = R @ self._point.beta
+        sd = np.sqrt(np.einsum("ij,jk,ik->i", R, self._point.cov_beta, R))
+        stat = (effect - q) / sd
+        names = contrast_names(R, self.model.exog_names)
+        if use_t:
+            df = satterthwaite_df(R, self._point, self.model.spectrum.values, self._tau_known)
+            out = ContrastResults(effect=effect, t=stat, sd=sd, df_denom=df)
+        else:
+            out = ContrastResults(effect=effect, statistic=stat, sd=sd, df_denom=None,
+                                  distribution="norm")
+        out.c_names = names
+        return out
+
+    def wald_test(self, r_matrix, use_t: bool | None = None) -> ContrastResults:
+        """Joint Wald test of Rβ = q (statsmodels' syntax, as :meth:`t_test`).
+
+        F with Satterthwaite-type denominator df (Fai & Cornelius 1996) when ``use_t``,
+        else χ² with q degrees of freedom.
+        """
+        R, q = parse_contrast(r_matrix, self.model.exog_names)
+        use_t = self.use_t if use_t is None else bool(use_t)
+        diff = R @ self._point.beta - q
+        cov = R @ self._point.cov_beta @ R.T
+        try:
+            chi2 = float(diff @ np.linalg.solve(cov, diff))
+        except np.linalg.LinAlgError:
+            raise ValueError("the contrast rows are linearly dependent") from None
+        k = R.shape[0]
+        if use_t:
+            ddf = combined_df(R, self._point, self.model.spectrum.values, self._tau_known)
+            return ContrastResults(F=chi2 / k, df_num=k, df_denom=ddf)
+        return ContrastResults(chi2=chi2, df_denom=k, statistic=chi2, distribution="chi2",
+                               distargs=(k,))
 
     # -- random effect, fit and residuals --------------------------------------------
     @cached_property
@@ -188,7 +293,7 @@ class NTKMixedLMResults:
         c = _loss_factor(loss, self.nobs)
         return 0.1 / (c * self.model.spectrum.lam_max)
 
-    def epochs(self, lr: float | None = None, loss: str = "half_mse") -> float:
+    def epochs(self, lr: float | None = None, loss: str = "half_mse", tau=None):
         """Epochs of full-batch gradient descent equal to the training time τ̂.
 
         Parameters
@@ -197,11 +302,13 @@ class NTKMixedLMResults:
             Learning rate η; default :meth:`default_lr`.
         loss : {"half_mse", "mse", "half_sum", "sum"}
             ½·mean((f − y)²) (the model's convention: τ = η·epochs), mean, ½·sum, sum.
+        tau : float or array_like, optional
+            Training time(s) to convert instead of τ̂, e.g. ``res.conf_int_tau()``.
 
         Returns
         -------
-        float
-            τ̂/(c·η) with c = 1, 2, n, 2n.
+        float or ndarray
+            τ/(c·η) with c = 1, 2, n, 2n.
 
         Warns
         -----
@@ -216,6 +323,8 @@ class NTKMixedLMResults:
         c = _loss_factor(loss, self.nobs)
         if lr is None:
             lr = self.default_lr(loss)
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+            raise ValueError(f"lr must be a positive number, got {lr!r}")
         lr = float(lr)
         if not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be a positive number, got {lr!r}")
@@ -225,13 +334,56 @@ class NTKMixedLMResults:
                 f"learning rate {lr:g} diverges: {_LOSS_LABEL[loss]} gradient descent needs "
                 f"c·η·λ_max < 2, here {step:.3g} (λ_max(H) = {self.model.spectrum.lam_max:.4g})"
             )
-        if step > 0.1:
+        if step > 0.1 * (1 + 1e-9):
             warnings.warn(
                 f"c·η·λ_max = {step:.3g} > 0.1: continuous training time describes the "
                 "discrete gradient-descent steps poorly at this learning rate",
                 LearningRateWarning, stacklevel=2,
             )
-        return self.tau / (c * lr)
+        if tau is None:
+            return self.tau / (c * lr)
+        t = np.asarray(tau, dtype=np.float64)
+        out = t / (c * lr)
+        return float(out) if out.ndim == 0 else out
+
+    # -- the stopping time -----------------------------------------------------------------
+    def conf_int_tau(self, alpha: float = 0.05) -> tuple[float, float]:
+        """Profile-likelihood confidence interval for the training time τ.
+
+        {τ : 2[ℓ(τ̂) − ℓ(τ)] ≤ χ²₁,₁₋α} using the fit's criterion (REML or ML); at τ̂ = 0
+        the one-sided [0, u] with cut-off χ²₁,₁₋₂α. Convert to epochs with
+        ``res.epochs(lr, tau=res.conf_int_tau())``.
+
+        Returns
+        -------
+        (lower, upper) : tuple of float
+            ``upper`` may be ``inf`` (with an ``IntervalWarning``).
+        """
+        if self._tau_fixed:
+            raise ValueError("τ was held fixed in this fit; refit without tau= for an interval")
+        cache = self.__dict__.setdefault("_tau_ci", {})
+        key = float(alpha)
+        if key not in cache:
+            cache[key] = profile_interval(self.model.profile(self.reml), self.estimate, alpha)
+        return cache[key]
+
+    @cached_property
+    def spectral_decorrelation(self) -> float:
+        """Correlation between the eigenvalues λᵢ and the leverage-adjusted spectral losses
+        ℓᵢ(τ̂)/σ̂² + hᵢ (hᵢ = 0 for ML or without fixed effects); ≈ 0 at an interior optimum.
+
+        REML's stationarity condition is Σλᵢ(ℓᵢ/σ̂² + hᵢ − 1) = 0 with mean(ℓᵢ/σ̂² + hᵢ) = 1:
+        training stops when the remaining spectral losses no longer align with the kernel's
+        spectrum (the paper's "spectral loss decorrelation").
+        """
+        pt = self._point
+        v = pt.spectral_loss / self.scale
+        if self.reml:
+            v = v + pt.leverage
+        lam = self.model.spectrum.values
+        if np.ptp(lam) == 0 or np.ptp(v) == 0:
+            return 0.0
+        return float(np.corrcoef(lam, v)[0, 1])
 
     # -- the training test ---------------------------------------------------------------
     @cached_property
@@ -247,30 +399,67 @@ class NTKMixedLMResults:
         q, _ = np.linalg.qr(m.exog)
         return y - q @ (q.T @ y)
 
-    def test_training(self, method: str = "exact") -> TrainingTestResult:
+    def test_training(
+        self, method: str = "exact", *, nsim: int = 10_000, seed: int | None = None
+    ) -> TrainingTestResult:
         """Test H₀: τ = 0 — is training the network warranted at all?
 
         Parameters
         ----------
-        method : {"exact", "saddlepoint", "satterthwaite"}
-            "exact": the finite-sample null distribution of T, a weighted sum of χ²₁ with
-            weights of both signs, by characteristic-function inversion (DESIGN §3);
-            "saddlepoint": Kuonen's approximation to it; "satterthwaite": the paper's
-            P(κχ²_ν > T/2), which treats σ² as known.
+        method : {"exact", "saddlepoint", "satterthwaite", "rlrt", "rlrt_mixture"}
+            "exact": the score statistic T with its finite-sample null distribution, a
+            weighted sum of χ²₁ with weights of both signs, by characteristic-function
+            inversion (DESIGN §3); "saddlepoint": Kuonen's approximation to it;
+            "satterthwaite": the paper's P(κχ²_ν > T/2), which treats σ² as known;
+            "rlrt": RLRT = 2[ℓ_R(τ̂) − ℓ_R(0)] with its exact null distribution simulated
+            (``nsim`` draws, ``seed``); "rlrt_mixture": RLRT against the asymptotic 50:50
+            χ²₀:χ²₁ mixture (a conservative approximation).
+        nsim, seed : int
+            Null draws and random seed for "rlrt".
         """
+        if method not in METHODS + RLRT_METHODS:
+            raise ValueError(f"method must be one of {METHODS + RLRT_METHODS}, got {method!r}")
         cache = self.__dict__.setdefault("_tests", {})
-        if method not in cache:
+        key = (method, int(nsim), seed) if method == "rlrt" else method
+        if key in cache:
+            return cache[key]
+        if method in RLRT_METHODS:
+            prof = self.model.profile(reml=True)
+            if self.reml and not self._tau_fixed:
+                est = self.estimate
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    est = prof.maximize()
+            _, X_rot = self.model._rotated
+            result = rlrt_test(
+                2.0 * (est.point.llf - est.llf_zero), self.model.spectrum.values, X_rot,
+                prof.grid(), method=method, nsim=nsim, rng=np.random.default_rng(seed),
+            )
+        else:
             r = self._ols_resid
-            cache[method] = training_test(
+            result = training_test(
                 r, self.model.spectrum.rotate(r), self.model.spectrum,
                 self._null_eigenvalues, method=method,
             )
-        return cache[method]
+        cache[key] = result
+        return result
 
     # -- reporting -----------------------------------------------------------------------
-    def summary(self, alpha: float = 0.05, title: str | None = None) -> Summary:
-        """A statsmodels ``Summary``: prints as text, ``as_html()`` and ``as_latex()``."""
-        return build_summary(self, alpha=alpha, title=title)
+    def summary(
+        self, alpha: float = 0.05, title: str | None = None, test: str = "exact"
+    ) -> Summary:
+        """A statsmodels ``Summary``: prints as text, ``as_html()`` and ``as_latex()``.
+
+        Parameters
+        ----------
+        alpha : float
+            Level of the fixed-effect and τ intervals.
+        title : str, optional
+        test : str
+            Method of the training test shown (see :meth:`test_training`).
+        """
+        return build_summary(self, alpha=alpha, title=title, test=test)
 
     def _repr_html_(self) -> str:
         return self.summary().as_html()

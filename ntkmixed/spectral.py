@@ -83,6 +83,12 @@ def decompose(H: np.ndarray) -> Spectrum:
         raise ValueError("the kernel has no positive eigenvalue (it is zero or negative)")
     neg = lam < -1e-8 * lam_max
     n_clipped = int(neg.sum())
+    if n_clipped and -lam[0] > 1e-2 * lam_max:
+        raise ValueError(
+            f"the kernel is far from positive semi-definite: eigenvalues from {lam[0]:.3g} "
+            f"to {lam_max:.3g} ({n_clipped} clearly negative); a training operator must be "
+            "PSD (is it a distance matrix, or negated?)"
+        )
     if n_clipped:
         warnings.warn(
             f"the kernel is not positive semi-definite: {n_clipped} eigenvalue(s) down to "

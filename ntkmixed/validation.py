@@ -76,8 +76,8 @@ def check_kernel(H, n: int) -> np.ndarray:
     return 0.5 * (arr + arr.T)
 
 
-def check_design(X: np.ndarray, names: list[str]) -> None:
-    """Fixed-effect design: enough rows and full column rank.
+def check_design(X: np.ndarray, names: list[str], rank: bool = True) -> None:
+    """Fixed-effect design: enough rows and (with ``rank``) full column rank.
 
     Raises
     ------
@@ -90,7 +90,7 @@ def check_design(X: np.ndarray, names: list[str]) -> None:
             f"only {n} rows for {p} fixed effect(s): need at least p + 2 = {p + 2} "
             "(one more for σ² and one for τ)"
         )
-    if p == 0:
+    if p == 0 or not rank:
         return
     _, R, piv = scipy.linalg.qr(X, mode="economic", pivoting=True)
     d = np.abs(np.diag(R))
@@ -101,6 +101,32 @@ def check_design(X: np.ndarray, names: list[str]) -> None:
         raise ValueError(
             f"the fixed-effect design is rank deficient (rank {rank} < {p} columns): "
             f"{dependent} are linear combinations of the other columns"
+        )
+
+
+def check_response(y: np.ndarray, offset: np.ndarray, X: np.ndarray, name: str) -> None:
+    """The response must vary beyond what the offset and the fixed effects reproduce.
+
+    Raises
+    ------
+    ValueError
+        If y − o is constant (without fixed effects: identically zero) or lies exactly in
+        the column space of X: nothing would be left for the noise or the network.
+    """
+    r = y - offset
+    scale = float(np.abs(r).max()) if r.size else 0.0
+    if X.shape[1]:
+        q, _ = np.linalg.qr(X)
+        resid = r - q @ (q.T @ r)
+    else:
+        resid = r
+    if scale == 0.0 or float(np.abs(resid).max()) <= 1e-10 * scale:
+        what = "constant" if X.shape[1] else "zero"
+        if X.shape[1] and np.ptp(r) > 0:
+            what = "exactly a linear combination of the fixed effects"
+        raise ValueError(
+            f"the response {name!r} (minus any offset) is {what}: there is no variation left "
+            "for the noise or the network"
         )
 
 

@@ -53,11 +53,14 @@ def test_nan_and_inf_in_arrays_name_the_row(rng):
 def test_not_psd_kernel_warns_and_clips(rng):
     H = _kernel(rng, 15)
     lam, U = np.linalg.eigh(H)
-    lam[0] = -0.05
+    lam[0] = -1e-3 * lam[-1]  # round-off-like: warned and clipped
     with pytest.warns(KernelWarning, match="not positive semi-definite"):
         model = NTKMixedLM(rng.normal(size=15), np.ones((15, 1)), kernel=(U * lam) @ U.T)
         model.fit()
     assert model.spectrum.values.min() == 0.0 and model.spectrum.n_clipped == 1
+    lam[0] = -0.5 * lam[-1]  # not a kernel at all
+    with pytest.raises(ValueError, match="far from positive semi-definite"):
+        NTKMixedLM(rng.normal(size=15), np.ones((15, 1)), kernel=(U * lam) @ U.T).fit()
 
 
 def test_tied_inputs_give_exact_zero_eigenvalues():

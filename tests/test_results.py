@@ -89,9 +89,12 @@ def test_summary_prints_the_numbers_it_holds(penguin_fit):
     res = penguin_fit
     text = str(res.summary())
     assert f"{res.llf:.4f}" in text
-    assert re.search(rf"τ \(training time\):\s+{res.tau:.4g}", text)
+    lo, hi = res.conf_int_tau()
+    assert re.search(rf"τ \(training time\) 95%:\s+{res.tau:.4g} \[{lo:.4g}, {hi:.4g}\]", text)
     lr = res.default_lr()
-    assert re.search(rf"Epochs \(η={lr:.3g}\):\s+{res.epochs(lr):.4g}", text)
+    e_lo, e_hi = res.epochs(lr, tau=[lo, hi])
+    assert re.search(
+        rf"Epochs \(η={lr:.3g}\):\s+{res.epochs(lr):.4g} \[{e_lo:.4g}, {e_hi:.4g}\]", text)
     assert f"{res.scale:.6g}" in text and f"{res.edf:.2f}" in text
     test = res.test_training()
     row = next(line for line in text.splitlines() if line.startswith("Training test"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -108,8 +109,9 @@ class NTKSpec:
             raise ValueError(f"ntk() scale must be True or False, got {self.scale!r}")
         for name in ("sigma_w", "sigma_b"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
                 raise ValueError(f"ntk() {name} must be a finite number, got {v!r}")
+            object.__setattr__(self, name, float(v))
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None) -> NTKSpec:
