@@ -6,22 +6,31 @@ BLUP of a linear mixed model whose random effect has covariance σ²(e^{τH} −
 τ = 0, and reports results in the shape of statsmodels' ``MixedLMResults``.
 """
 
-from .kernels import NTKSpec
+from .formula import DataWarning
+from .kernels import NTKSpec, ntk_kernel
 from .model import NTKMixedLM
-from .reml import ConvergenceWarning
+from .prediction import PredictionResults
+from .reml import ConvergenceWarning, IntervalWarning
 from .results import LearningRateWarning, NTKMixedLMResults
 from .spectral import KernelWarning
+from .training import TrainingRun, TrainingWarning
 from .vctest import TrainingTestResult
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConvergenceWarning",
+    "DataWarning",
+    "IntervalWarning",
     "KernelWarning",
     "LearningRateWarning",
     "NTKMixedLM",
     "NTKMixedLMResults",
     "NTKSpec",
+    "PredictionResults",
+    "TrainingRun",
     "TrainingTestResult",
+    "TrainingWarning",
     "__version__",
+    "ntk_kernel",
 ]

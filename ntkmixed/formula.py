@@ -71,8 +71,11 @@ class ModelFrame:
     missing_by_column: dict[str, int]
     formula: str
     offset: pd.Series | None = None
+    used_columns: list = field(default_factory=list)
     fixed_spec: Any = None
     ntk_spec: Any = None
+    lhs_spec: Any = None
+    offset_spec: Any = None
 
 
 _BACKTICK = re.compile(r"`[^`]+`")
@@ -84,11 +87,12 @@ def clean_message(err: BaseException) -> str:
     return _ANSI.sub("", str(err))
 
 
-def parse_ntk_call(expr: str) -> NTKTerm:
+def parse_ntk_call(expr: str, context: Mapping[str, Any] | None = None) -> NTKTerm:
     """Read ``ntk(a, b, arch="mlp3", width=64)`` into inputs and literal options.
 
     Column names that are not Python names are quoted with backticks, as in formulaic:
-    ``ntk(`Solar.R`, Wind)``.
+    ``ntk(`Solar.R`, Wind)``. An option given as a plain name (``arch=mynet``) is looked up
+    in ``context`` (the caller's namespace), e.g. a ``torch.nn.Module``.
 
     Raises
     ------
@@ -126,7 +130,14 @@ def parse_ntk_call(expr: str) -> NTKTerm:
 
     inputs = tuple(restore(ast.unparse(a)) for a in node.args)
     options: dict[str, Any] = {}
+    repeated = [k.arg for i, k in enumerate(node.keywords)
+                if k.arg in [j.arg for j in node.keywords[:i]]]
+    if repeated:
+        raise ValueError(f"ntk() option {repeated[0]}= is given twice: {expr!r}")
     for kw in node.keywords:
+        if isinstance(kw.value, ast.Name) and context and kw.value.id in context:
+            options[kw.arg] = context[kw.value.id]
+            continue
         try:
             options[kw.arg] = ast.literal_eval(kw.value)
         except ValueError:
@@ -182,7 +193,9 @@ def _extract_ntk_calls(formula: str) -> tuple[str, list[str]]:
     return "".join(pieces), calls
 
 
-def split_formula(formula: str) -> tuple[Formula, list[Term], NTKTerm | None]:
+def split_formula(
+    formula: str, context: Mapping[str, Any] | None = None
+) -> tuple[Formula, list[Term], NTKTerm | None]:
     """Parse with formulaic and separate the ``ntk()`` term from the fixed-effect terms.
 
     Returns
@@ -221,7 +234,7 @@ def split_formula(formula: str) -> tuple[Formula, list[Term], NTKTerm | None]:
                 f"ntk() must be a term of its own, not part of an interaction or an "
                 f"expression: {where}"
             )
-        ntk = parse_ntk_call(calls[0])
+        ntk = parse_ntk_call(calls[0], context)
     fixed = [t for t in rhs if t not in ntk_terms]
     return parsed, fixed, ntk
 
@@ -335,7 +348,7 @@ def build_frame(
         infinite values, no rows left.
     """
     frame = as_frame(data)
-    parsed, fixed, ntk = split_formula(formula)
+    parsed, fixed, ntk = split_formula(formula, context)
     if ntk is None and require_ntk:
         raise ValueError(
             f"formula {formula!r} has no ntk() term: add ntk(col, ...) naming the network's "
@@ -417,8 +430,11 @@ def build_frame(
         missing_by_column=missing_by_column,
         formula=formula,
         offset=off,
+        used_columns=[c for c in used if c != OFFSET_COLUMN],
         fixed_spec=mats.rhs.model_spec,
         ntk_spec=None if ntk is None else mats.ntk.model_spec,
+        lhs_spec=mats.lhs.model_spec,
+        offset_spec=None if offset is None else mats.offset.model_spec,
     )
 
 

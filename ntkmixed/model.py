@@ -125,6 +125,7 @@ class NTKMixedLM:
         self.exog = exog_arr
         self.exog_names = names
         self.formula: str | None = None
+        self.offset_source: str | bool | None = None if offset is None else True
         self.n_dropped = 0
         self.missing_by_column: dict[str, int] = {}
         self.model_frame: ModelFrame | None = None
@@ -178,6 +179,7 @@ class NTKMixedLM:
             spec = NTKSpec.from_options(options)
             model = cls(mf.endog, mf.exog, exog_ntk=mf.exog_ntk, ntk=spec, offset=off)
         model.formula = formula
+        model.offset_source = offset if isinstance(offset, str) or offset is None else True
         model.n_dropped = mf.n_dropped
         model.missing_by_column = mf.missing_by_column
         model.model_frame = mf

@@ -262,6 +262,117 @@ class NTKMixedLMResults:
         """var(ĝ)/(var(ĝ) + σ̂²)."""
         return self.signal_var / (self.signal_var + self.scale)
 
+    # -- prediction and the network ----------------------------------------------------------
+    @property
+    def kernel(self) -> np.ndarray:
+        """The n × n training operator H used in the fit."""
+        return self.model.kernel
+
+    @property
+    def network(self):
+        """The initialized ``torch.nn.Module`` behind the kernel (None for a precomputed or
+        analytic kernel); its inputs are standardized by :attr:`input_scaler`."""
+        return self.model.network
+
+    @property
+    def input_scaler(self):
+        """Standardization of the network inputs fitted on the training rows (or None)."""
+        feats = self.model.ntk_features
+        return None if feats is None else feats.scaler
+
+    @cached_property
+    def _network_weights(self) -> np.ndarray:
+        from .prediction import network_weights
+
+        return network_weights(self)
+
+    def predict(
+        self, newdata=None, *, exog=None, exog_ntk=None, offset=None, kernel_new=None
+    ) -> pd.Series:
+        """Predictions of the trained network for new rows: X*β̂ + o* + H*U diag(φ)Uᵀr.
+
+        Unlike statsmodels' MixedLM (whose ``predict`` is Xβ̂ only), this is the conditional
+        prediction, the network trained for τ̂: ``predict(training data)`` equals
+        ``fittedvalues``.
+
+        Parameters
+        ----------
+        newdata : DataFrame, optional
+            New rows with the formula's columns (formula models); categorical levels are
+            coded with the training levels (an unseen level is an error). None: in-sample.
+        exog, exog_ntk, offset : array_like, optional
+            New rows for array models (and ``offset=`` for models fitted with an offset
+            array).
+        kernel_new : array_like, shape (m, n), optional
+            Cross kernel new × training, needed for models with a precomputed kernel.
+        """
+        if newdata is None and exog is None and exog_ntk is None and kernel_new is None:
+            return self.fittedvalues
+        from .prediction import new_rows, predict_mean
+
+        rows = new_rows(self, newdata, exog=exog, exog_ntk=exog_ntk, offset=offset,
+                        kernel_new=kernel_new, need_variance=False)
+        return pd.Series(predict_mean(self, rows)[0], index=rows.index, name="predicted")
+
+    def get_prediction(
+        self, newdata=None, *, exog=None, exog_ntk=None, offset=None, kernel_new=None,
+        kernel_new_diag=None,
+    ):
+        """Predictions with standard errors; ``.summary_frame(alpha)`` as in statsmodels.
+
+        Arguments as :meth:`predict`; ``kernel_new_diag`` (the new rows' kernel with
+        themselves) is needed too for a precomputed kernel. With no arguments: the training
+        rows (H* = H), where the posterior variance of ĝ is σ̂²·diag(I − e^{−τ̂H}).
+
+        Returns
+        -------
+        ntkmixed.prediction.PredictionResults
+        """
+        from .prediction import NewRows, new_rows, predict
+
+        if newdata is None and exog is None and exog_ntk is None and kernel_new is None:
+            m = self.model
+            rows = NewRows(m.exog, m.offset, m.kernel, np.diag(m.kernel).copy(), m.data_index)
+        else:
+            rows = new_rows(self, newdata, exog=exog, exog_ntk=exog_ntk, offset=offset,
+                            kernel_new=kernel_new, kernel_new_diag=kernel_new_diag)
+        return predict(self, rows)
+
+    def train_network(self, lr: float | None = None, epochs: int | None = None,
+                      newdata=None, standardize: bool = True, **new_rows):
+        """Train (a copy of) the network for real by full-batch gradient descent.
+
+        Gradient descent with ``torch.optim.SGD`` on ½·mean((f(z) − (y − Xβ̂ − o))²), starting
+        from the network at initialization (the antisymmetric pair for ``init="zero"`` and
+        ``"covariate"``, whose output starts at 0; the network itself for ``"offset"``).
+
+        Parameters
+        ----------
+        lr : float, optional
+            Learning rate; default :meth:`default_lr` (η·λ_max = 0.1).
+        epochs : int, optional
+            Default ``round(τ̂/lr)``, the REML stopping time.
+        newdata : DataFrame, optional
+            Rows to predict (and, when they hold the response, to record a test loss for).
+        standardize : bool
+            Train on the residual divided by its sd and scale the output back (the same τ in
+            the NTK regime, where gradient flow is linear in the target; keeps a finite
+            network's movement of order one). Losses are reported in the response's units.
+        **new_rows
+            ``exog=``, ``exog_ntk=``, ``offset=`` for array models.
+
+        Returns
+        -------
+        ntkmixed.training.TrainingRun
+            ``module, history`` (per-epoch ``train_loss`` and ``test_loss``), plus ``lr``,
+            ``epochs``, ``fitted`` (Xβ̂ + o + trained network on the training rows) and
+            ``predicted`` (the same on ``newdata``).
+        """
+        from .training import train_network
+
+        return train_network(self, lr=lr, epochs=epochs, newdata=newdata,
+                             standardize=standardize, **new_rows)
+
     # -- information criteria ----------------------------------------------------------
     @property
     def df_modelwc(self) -> int:

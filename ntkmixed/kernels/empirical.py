@@ -120,6 +120,40 @@ def layerwise_ntk(
     return out
 
 
+def layerwise_ntk_diag(module: nn.Sequential, z: np.ndarray | torch.Tensor) -> np.ndarray:
+    """diag Θ(z, z) of an MLP without forming the n × n kernel: Σ_l (c_w²|a|² + c_b²)|δ|²."""
+    if not supports_layerwise(module):
+        raise ValueError("layerwise NTK needs an MLP; use jacobian_ntk_diag")
+    out = None
+    with torch.no_grad():
+        for a, d, cw, cb in _signals(module, _as_tensor(z)):
+            term = (cw * cw * (a * a).sum(1) + cb * cb) * (d * d).sum(1)
+            out = term if out is None else out + term
+    return out.numpy().copy()
+
+
+def jacobian_ntk_diag(module: nn.Module, z: np.ndarray | torch.Tensor, *,
+                      max_elements: int = 20_000_000) -> np.ndarray:
+    """diag Θ(z, z) of any module: squared norms of per-sample Jacobians, in chunks."""
+    params = {k: v.detach() for k, v in module.named_parameters() if v.requires_grad}
+    n_params = sum(v.numel() for v in params.values())
+    t = _as_tensor(z)
+    chunk = max(1, int(max_elements // max(n_params, 1)))
+    out = np.empty(t.shape[0])
+    with torch.no_grad():
+        for i in range(0, t.shape[0], chunk):
+            j = _flat_jacobian(module, params, t[i : i + chunk])
+            out[i : i + chunk] = (j * j).sum(1).numpy()
+    return out
+
+
+def empirical_ntk_diag(module: nn.Module, z: np.ndarray | torch.Tensor) -> np.ndarray:
+    """diag Θ(z, z): layerwise for MLPs, torch.func Jacobians otherwise."""
+    if supports_layerwise(module):
+        return layerwise_ntk_diag(module, z)
+    return jacobian_ntk_diag(module, z)
+
+
 def _flat_jacobian(module: nn.Module, params: dict, z: torch.Tensor) -> torch.Tensor:
     def f(p, x):
         return functional_call(module, p, (x.unsqueeze(0),)).reshape(())

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from .activations import ACTIVATIONS
-from .empirical import empirical_ntk, network_output
+from .analytic import ANALYTIC_ACTIVATIONS, analytic_ntk
+from .empirical import empirical_ntk, empirical_ntk_diag, network_output
 from .networks import build_mlp, parse_arch
 
 INITS = ("zero", "offset", "covariate")
+KINDS = ("empirical", "analytic")
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,10 @@ class NTKSpec:
 
     Parameters
     ----------
-    arch : str
-        ``"mlpL"``: L hidden layers of ``width`` units and a scalar linear readout.
+    arch : str or torch.nn.Module
+        ``"mlpL"``: L hidden layers of ``width`` units and a scalar linear readout; or a
+        user's module mapping (batch, d) to (batch,) or (batch, 1) (used in float64, its
+        own weights; ``width``, ``activation``, ``seed`` and ``param`` do not apply).
     width : int
         Hidden-layer width.
     activation : str
@@ -60,8 +66,9 @@ class NTKSpec:
         Seed of the network's initial weights.
     param : {"standard", "ntk"}
         PyTorch's default initialization, or the NTK parameterization with σ_w, σ_b.
-    kind : {"empirical"}
-        Finite-width kernel of the seeded network.
+    kind : {"empirical", "analytic"}
+        Finite-width kernel of the seeded network, or the infinite-width limit (MLPs in
+        the NTK parameterization with relu, erf or gelu).
     init : {"zero", "offset", "covariate"}
         How the initial output f₀ enters: not at all (antisymmetric initialization), as an
         offset, or as a column of X.
@@ -71,7 +78,7 @@ class NTKSpec:
         Multipliers of the NTK parameterization.
     """
 
-    arch: str = "mlp3"
+    arch: str | nn.Module = "mlp3"
     width: int = 512
     activation: str = "relu"
     seed: int = 0
@@ -84,7 +91,8 @@ class NTKSpec:
     depth: int = field(init=False, repr=False, compare=False, default=0)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "depth", parse_arch(self.arch))
+        custom = isinstance(self.arch, nn.Module)
+        object.__setattr__(self, "depth", 0 if custom else parse_arch(self.arch))
         if isinstance(self.width, bool) or not isinstance(self.width, (int, np.integer)):
             raise ValueError(f"ntk() width must be an integer, got {self.width!r}")
         if self.width < 1:
@@ -99,10 +107,8 @@ class NTKSpec:
             raise ValueError(f"ntk() seed must be an integer, got {self.seed!r}")
         if self.param not in ("standard", "ntk"):
             raise ValueError(f"ntk() param must be 'standard' or 'ntk', got {self.param!r}")
-        if self.kind != "empirical":
-            raise ValueError(
-                f"ntk() kind={self.kind!r} is not available; kind='empirical' is"
-            )
+        if self.kind not in KINDS:
+            raise ValueError(f"ntk() kind must be one of {KINDS}, got {self.kind!r}")
         if self.init not in INITS:
             raise ValueError(f"ntk() init must be one of {INITS}, got {self.init!r}")
         if not isinstance(self.scale, bool):
@@ -112,6 +118,30 @@ class NTKSpec:
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
                 raise ValueError(f"ntk() {name} must be a finite number, got {v!r}")
             object.__setattr__(self, name, float(v))
+        if self.kind == "analytic":
+            if custom:
+                raise ValueError("kind='analytic' needs arch='mlpL', not a module")
+            if self.param != "ntk":
+                raise ValueError(
+                    "kind='analytic' is the infinite-width limit in the NTK parameterization: "
+                    "add param='ntk' (standard parameterization has no such limit at fixed "
+                    "learning rate)"
+                )
+            if self.activation not in ANALYTIC_ACTIVATIONS:
+                raise ValueError(
+                    f"kind='analytic' has closed forms for {ANALYTIC_ACTIVATIONS}, not "
+                    f"{self.activation!r}"
+                )
+            if self.init != "zero":
+                raise ValueError(
+                    "kind='analytic' describes an infinitely wide network, which has no finite "
+                    "initial output f₀: use init='zero'"
+                )
+
+    @property
+    def custom(self) -> bool:
+        """Whether ``arch`` is a user's module."""
+        return isinstance(self.arch, nn.Module)
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None) -> NTKSpec:
@@ -129,8 +159,24 @@ class NTKSpec:
         """A copy with another seed."""
         return replace(self, seed=int(seed))
 
-    def build_network(self, n_inputs: int) -> nn.Sequential:
-        """The seeded network at initialization."""
+    def build_network(self, n_inputs: int) -> nn.Module:
+        """The network at initialization (a float64 copy for a user's module)."""
+        if self.custom:
+            net = copy.deepcopy(self.arch).to(torch.float64)
+            try:
+                with torch.no_grad():
+                    out = net(torch.zeros(2, n_inputs, dtype=torch.float64))
+            except Exception as err:  # any failure of the user's forward pass
+                raise ValueError(
+                    f"the module given as arch= cannot take inputs of shape (batch, "
+                    f"{n_inputs}): {err}"
+                ) from None
+            if out.shape not in ((2,), (2, 1)):
+                raise ValueError(
+                    f"the module given as arch= must return shape (batch,) or (batch, 1), "
+                    f"got {tuple(out.shape)} for a batch of 2"
+                )
+            return net
         return build_mlp(
             n_inputs,
             depth=self.depth,
@@ -143,10 +189,16 @@ class NTKSpec:
         )
 
     def describe(self) -> str:
-        """One line for summaries, e.g. ``MLP 3×512 relu, standard param., seed 0``."""
+        """One line for summaries, e.g. ``empirical NTK, MLP 3×512 relu, standard param.``"""
+        if self.custom:
+            n_par = sum(p.numel() for p in self.arch.parameters())
+            return f"empirical NTK of a user module {type(self.arch).__name__} ({n_par} parameters)"
         par = "standard param." if self.param == "standard" else (
             f"NTK param. σ_w={self.sigma_w:g}, σ_b={self.sigma_b:g}"
         )
+        if self.kind == "analytic":
+            return f"analytic (infinite-width) NTK, MLP {self.depth} hidden layers " \
+                   f"{self.activation}, {par}"
         return (
             f"{self.kind} NTK, MLP {self.depth}×{self.width} {self.activation}, {par}, "
             f"seed {self.seed}"
@@ -155,12 +207,45 @@ class NTKSpec:
 
 @dataclass(frozen=True)
 class NTKFeatures:
-    """What the network produces for the training rows: H, f₀, the network and the scaler."""
+    """What the network gives for the training rows: H = Θ(Z, Z)/n and f₀, plus what is
+    needed to evaluate the same kernel at new rows (the network, the scaler, the inputs)."""
 
     H: np.ndarray
     f0: np.ndarray
-    network: nn.Module
+    network: nn.Module | None
     scaler: InputScaler | None
+    spec: NTKSpec
+    z_train: np.ndarray  # standardized training inputs
+
+    def _prepare(self, z_new: np.ndarray) -> np.ndarray:
+        z_new = np.asarray(z_new, dtype=np.float64)
+        if z_new.ndim != 2 or z_new.shape[1] != self.z_train.shape[1]:
+            raise ValueError(
+                f"new network inputs have shape {z_new.shape}; the model's network takes "
+                f"{self.z_train.shape[1]} input column(s)"
+            )
+        return self.scaler.transform(z_new) if self.scaler is not None else z_new
+
+    def cross(self, z_new: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(H* = Θ(Z*, Z)/n, h** = diag Θ(Z*, Z*)/n, f₀(Z*)) for raw new inputs."""
+        zs = self._prepare(z_new)
+        n = self.z_train.shape[0]
+        if self.spec.kind == "analytic":
+            opts = dict(depth=self.spec.depth, activation=self.spec.activation,
+                        sigma_w=self.spec.sigma_w, sigma_b=self.spec.sigma_b)
+            H_new = analytic_ntk(zs, self.z_train, **opts) / n
+            h_new = np.array([analytic_ntk(row[None, :], **opts)[0, 0] for row in zs]) / n
+            return H_new, h_new, np.zeros(zs.shape[0])
+        H_new = empirical_ntk(self.network, zs, self.z_train) / n
+        h_new = empirical_ntk_diag(self.network, zs) / n
+        return H_new, h_new, network_output(self.network, zs)
+
+    def initial_output(self, z_new: np.ndarray) -> np.ndarray:
+        """f₀(Z*) of the network at initialization (0 for the analytic kernel)."""
+        zs = self._prepare(z_new)
+        if self.network is None:
+            return np.zeros(zs.shape[0])
+        return network_output(self.network, zs)
 
 
 def ntk_operator(spec: NTKSpec, z: np.ndarray, names: list[str] | None = None) -> NTKFeatures:
@@ -178,7 +263,62 @@ def ntk_operator(spec: NTKSpec, z: np.ndarray, names: list[str] | None = None) -
     z = np.asarray(z, dtype=np.float64)
     scaler = InputScaler.fit(z, names) if spec.scale else None
     zs = scaler.transform(z) if scaler is not None else z
+    if spec.kind == "analytic":
+        theta = analytic_ntk(zs, depth=spec.depth, activation=spec.activation,
+                             sigma_w=spec.sigma_w, sigma_b=spec.sigma_b)
+        return NTKFeatures(H=theta / z.shape[0], f0=np.zeros(z.shape[0]), network=None,
+                           scaler=scaler, spec=spec, z_train=zs)
     net = spec.build_network(z.shape[1])
     theta = empirical_ntk(net, zs)
     f0 = network_output(net, zs)
-    return NTKFeatures(H=theta / z.shape[0], f0=f0, network=net, scaler=scaler)
+    return NTKFeatures(H=theta / z.shape[0], f0=f0, network=net, scaler=scaler, spec=spec,
+                       z_train=zs)
+
+
+def ntk_kernel(
+    Z1,
+    Z2=None,
+    *,
+    arch: str | nn.Module = "mlp2",
+    activation: str = "relu",
+    kind: str = "empirical",
+    param: str = "standard",
+    width: int = 512,
+    seed: int = 0,
+    sigma_w: float = 1.0,
+    sigma_b: float = 0.0,
+) -> np.ndarray:
+    """The neural tangent kernel Θ(Z1, Z2) itself: no 1/n, no input standardization.
+
+    Parameters
+    ----------
+    Z1 : array_like, shape (n1, d)
+    Z2 : array_like, shape (n2, d), optional
+        Default: Z1 (the symmetric kernel).
+    arch, activation, kind, param, width, seed, sigma_w, sigma_b
+        As in ``ntk(...)``. NTK parameterization: every layer computes
+        σ_w·W·h/√fan_in + σ_b·b with W, b standard normal (the first layer's fan_in is the
+        input dimension), readout included. ``kind="analytic"`` needs ``param="ntk"``.
+
+    Returns
+    -------
+    ndarray, shape (n1, n2)
+        Comparable entry by entry with other NTK libraries' kernels for the same network.
+    """
+    spec = NTKSpec(arch=arch, width=width, activation=activation, seed=seed, param=param,
+                   kind=kind, sigma_w=sigma_w, sigma_b=sigma_b, scale=False)
+    z1 = np.asarray(Z1, dtype=np.float64)
+    if z1.ndim == 1:
+        z1 = z1[:, None]
+    z2 = None if Z2 is None else np.asarray(Z2, dtype=np.float64)
+    if z2 is not None and z2.ndim == 1:
+        z2 = z2[:, None]
+    for name, z in (("Z1", z1), ("Z2", z2)):
+        if z is not None and (z.ndim != 2 or not np.all(np.isfinite(z))):
+            raise ValueError(f"{name} must be a finite 2-D array (n, d), got shape {z.shape}")
+    if z2 is not None and z2.shape[1] != z1.shape[1]:
+        raise ValueError(f"Z1 has {z1.shape[1]} columns but Z2 has {z2.shape[1]}")
+    if kind == "analytic":
+        return analytic_ntk(z1, z2, depth=spec.depth, activation=spec.activation,
+                            sigma_w=spec.sigma_w, sigma_b=spec.sigma_b)
+    return empirical_ntk(spec.build_network(z1.shape[1]), z1, z2)
