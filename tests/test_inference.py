@@ -14,7 +14,7 @@ from ntkmixed.datasets import load_sleepstudy
 from ntkmixed.kernels import build_mlp, layerwise_ntk
 from ntkmixed.vctest import simulate_rlrt_null
 
-from conftest import sim_size
+from conftest import boundary_problem, sim_size
 
 
 @pytest.fixture(scope="module")
@@ -123,14 +123,7 @@ def test_tau_interval_endpoints_solve_the_profile_equation(rng):
 
 
 def test_tau_interval_at_the_boundary_is_one_sided(rng):
-    n = 30
-    X = np.column_stack([np.ones(n), rng.normal(size=n)])
-    z = rng.normal(size=(n, 1))
-    H = layerwise_ntk(build_mlp(1, depth=1, width=32, activation="relu", seed=0), z) / n
-    q, _ = np.linalg.qr(X, mode="complete")
-    A0 = q[:, 2:]
-    _, W = np.linalg.eigh(A0.T @ H @ A0)
-    y = X @ [1.0, 2.0] + 3.0 * A0 @ W[:, 0]
+    y, X, H = boundary_problem(rng)
     res = NTKMixedLM(y, X, kernel=H).fit()
     assert res.tau == 0.0
     lo, hi = res.conf_int_tau(0.05)

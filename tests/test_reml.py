@@ -16,6 +16,8 @@ from ntkmixed import ConvergenceWarning, NTKMixedLM
 from ntkmixed.datasets import load_mcycle, load_sleepstudy
 from ntkmixed.kernels import build_mlp, jacobian_ntk
 
+from conftest import boundary_problem
+
 
 def _small_problem(rng, n=40, p=3):
     z = rng.uniform(-2, 2, size=(n, 2))
@@ -194,14 +196,8 @@ def test_stopping_equation_without_fixed_effects():
 
 def test_boundary_zero_is_reported_not_failed(rng):
     # y − Xβ along the contrast with the smallest μ: the score at 0 is negative, τ̂ = 0.
-    n = 30
-    X = np.column_stack([np.ones(n), rng.normal(size=n)])
-    z = rng.normal(size=(n, 1))
-    H = jacobian_ntk(build_mlp(1, depth=1, width=32, activation="relu", seed=0), z) / n
-    q, _ = np.linalg.qr(X, mode="complete")
-    A0 = q[:, 2:]
-    _, W = np.linalg.eigh(A0.T @ H @ A0)
-    y = X @ [1.0, 2.0] + 3.0 * A0 @ W[:, 0] + 0.01 * A0 @ W[:, 1]
+    y, X, H = boundary_problem(rng)
+    n = len(y)
     res = NTKMixedLM(y, X, kernel=H).fit()
     assert res.tau == 0.0 and res.converged and res.estimate.boundary == "zero"
     ols = np.linalg.lstsq(X, y, rcond=None)[0]
