@@ -72,6 +72,7 @@ class ModelFrame:
     formula: str
     offset: pd.Series | None = None
     used_columns: list = field(default_factory=list)
+    predictor_columns: list = field(default_factory=list)
     fixed_spec: Any = None
     ntk_spec: Any = None
     lhs_spec: Any = None
@@ -362,6 +363,7 @@ def build_frame(
     if lhs_name in frame.columns:
         _check_numeric(frame[lhs_name], f"the response {lhs_name!r}")
     used = _used_columns(formula, frame)
+    predictors = _used_columns(formula.split("~", 1)[1], frame)
     _warn_numeric_text(formula, frame, used)
 
     work = frame.reset_index(drop=True)
@@ -373,6 +375,7 @@ def build_frame(
         parts["offset"] = SimpleFormula([Term([Factor(OFFSET_COLUMN, eval_method="lookup")])])
         if isinstance(offset, str):
             used.append(offset)
+            predictors.append(offset)
     spec = StructuredFormula(**parts)
     try:
         mats = model_matrix(spec, work, na_action="drop", context=dict(context or {}))
@@ -431,6 +434,7 @@ def build_frame(
         formula=formula,
         offset=off,
         used_columns=[c for c in used if c != OFFSET_COLUMN],
+        predictor_columns=predictors,
         fixed_spec=mats.rhs.model_spec,
         ntk_spec=None if ntk is None else mats.ntk.model_spec,
         lhs_spec=mats.lhs.model_spec,

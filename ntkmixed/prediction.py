@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .formula import OFFSET_COLUMN, clean_message
+from .formula import OFFSET_COLUMN, align_to_index, clean_message
 from .validation import as_frame, check_matrix, check_vector
 
 if TYPE_CHECKING:
@@ -76,11 +76,14 @@ def _formula_rows(res: NTKMixedLMResults, newdata) -> tuple:
     model = res.model
     mf = model.model_frame
     frame = as_frame(newdata)
-    missing = [c for c in mf.used_columns if c not in frame.columns and c != mf.endog.name]
+    dup = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if dup:
+        raise ValueError(f"newdata has duplicated column name(s) {dup}")
+    missing = [c for c in mf.predictor_columns if c not in frame.columns]
     if missing:
         raise ValueError(f"newdata is missing column(s) {missing} used by the model")
-    for c in mf.used_columns:
-        if c in frame.columns and c != mf.endog.name and frame[c].isna().any():
+    for c in mf.predictor_columns:
+        if frame[c].isna().any():
             rows = np.flatnonzero(frame[c].isna().to_numpy())
             raise ValueError(
                 f"newdata column {c!r} has {rows.size} missing value(s) (first at row "
@@ -92,11 +95,11 @@ def _formula_rows(res: NTKMixedLMResults, newdata) -> tuple:
     elif isinstance(model.offset_source, str):
         work[OFFSET_COLUMN] = work[model.offset_source]
 
-    def build(spec, what):
+    def build(spec, what, na_action="raise"):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", DataMismatchWarning)
-                mm = spec.get_model_matrix(work, na_action="raise")
+                mm = spec.get_model_matrix(work, na_action=na_action)
         except DataMismatchWarning as w:
             levels = re.search(r"\{.*\}", clean_message(w))
             raise ValueError(
@@ -108,15 +111,25 @@ def _formula_rows(res: NTKMixedLMResults, newdata) -> tuple:
                 from None
         if mm.shape[0] != len(work):
             raise ValueError(f"newdata rows were dropped while building the {what}")
-        return np.asarray(mm, dtype=np.float64)
+        out = np.asarray(mm, dtype=np.float64)
+        bad = ~np.isfinite(out)
+        if na_action == "raise" and bad.any():
+            j = int(np.flatnonzero(bad.any(axis=0))[0])
+            rows = np.flatnonzero(bad[:, j])
+            raise ValueError(
+                f"the {what} of newdata are not finite in column {list(mm.columns)[j]!r} "
+                f"({rows.size} row(s), first at row {rows[0]})"
+            )
+        return out
 
     X = build(mf.fixed_spec, "fixed effects")
     Z = build(mf.ntk_spec, "network inputs") if mf.ntk_spec is not None else None
     off = build(mf.offset_spec, "offset")[:, 0] if mf.offset_spec is not None else None
     y = None
-    if mf.endog.name in frame.columns:
-        try:
-            y = build(mf.lhs_spec, "response")[:, 0]
+    response_cols = [c for c in mf.used_columns if c not in mf.predictor_columns]
+    if response_cols and all(c in frame.columns for c in response_cols):
+        try:  # the response, where present, for a test loss; NaN where missing
+            y = build(mf.lhs_spec, "response", na_action="ignore")[:, 0]
         except ValueError:
             y = None
     return X, off, Z, y, frame.index
@@ -136,6 +149,16 @@ def new_rows(
     """Resolve new rows into X*, o*, H*, h** (see :meth:`NTKMixedLMResults.predict`)."""
     model = res.model
     y_new = None
+    feats = model.ntk_features
+    if feats is not None and (kernel_new is not None or kernel_new_diag is not None):
+        raise ValueError("kernel_new= is for models fitted with a precomputed kernel; this "
+                         "model computes the kernel of new rows from its network")
+    if feats is None and exog_ntk is not None:
+        raise ValueError("exog_ntk= is for models with a network; this model was fitted with a "
+                         "precomputed kernel: give kernel_new=")
+    if isinstance(model.offset_source, str) and offset is not None:
+        raise ValueError(f"the model's offset is the column {model.offset_source!r} of newdata; "
+                         "offset= would replace it")
     if model.model_frame is not None:
         if newdata is None:
             raise ValueError("give newdata= (a DataFrame with the formula's columns)")
@@ -156,14 +179,19 @@ def new_rows(
         k_user = model.k_fe - (1 if model.ntk_spec and model.ntk_spec.init == "covariate" else 0)
         if k_user and exog is None:
             raise ValueError(f"the model has {k_user} fixed effect(s): give exog= for new rows")
+        if exog is not None and np.ndim(exog) == 1 and k_user > 1 and len(exog) == k_user:
+            exog, m = np.asarray(exog, dtype=np.float64)[None, :], 1  # one new row
         X = check_matrix(exog, "exog", m) if k_user else np.zeros((m, 0))
         if X.shape[1] != k_user:
             raise ValueError(f"exog has {X.shape[1]} columns; the model has {k_user}")
         Z = None if exog_ntk is None else check_matrix(exog_ntk, "exog_ntk", m)
         off_user = None
-        index = pd.RangeIndex(m)
+        index = next((a.index for a in (exog, exog_ntk, kernel_new)
+                      if isinstance(a, (pd.DataFrame, pd.Series))), pd.RangeIndex(m))
     m = X.shape[0]
     if offset is not None:
+        if isinstance(offset, pd.Series):
+            offset = align_to_index(offset, index, "offset")
         off_user = check_vector(offset, "offset", m)
     if model.offset_source is not None and offset is None and not isinstance(
         model.offset_source, str
@@ -171,7 +199,6 @@ def new_rows(
         raise ValueError("the model was fitted with an offset array: give offset= for new rows")
     o = np.zeros(m) if off_user is None else off_user
 
-    feats = model.ntk_features
     if feats is None:  # precomputed kernel
         if kernel_new is None:
             raise ValueError(
@@ -179,12 +206,7 @@ def new_rows(
                 "kernel_new= (new × training, on the scale of the kernel passed to the fit) "
                 "and, for standard errors, kernel_new_diag= (the new rows' diagonal)"
             )
-        H_new = check_matrix(kernel_new, "kernel_new", m)
-        if H_new.shape[1] != model.nobs:
-            raise ValueError(
-                f"kernel_new has {H_new.shape[1]} columns; it must have one per training row "
-                f"({model.nobs})"
-            )
+        H_new = _training_columns(model, kernel_new, m)
         h_new = None if kernel_new_diag is None else check_vector(
             kernel_new_diag, "kernel_new_diag", m)
         if need_variance and h_new is None:
@@ -195,12 +217,39 @@ def new_rows(
         return NewRows(X, o, H_new, h_new, index, y_new)
     if Z is None:
         raise ValueError("give the new rows' network inputs (exog_ntk=)")
-    H_new, h_new, f0 = feats.cross(Z)
+    H_new, h_new, f0 = feats.cross(Z, diag=need_variance)
     if feats.spec.init == "offset":
         o = o + f0
     elif feats.spec.init == "covariate":
         X = np.column_stack([X, f0])
     return NewRows(X, o, H_new, h_new, index, y_new, Z)
+
+
+def _training_columns(model, kernel_new, m: int) -> np.ndarray:
+    """kernel_new restricted to the training rows used, in their order.
+
+    A DataFrame is aligned by its column labels (the data's index); an array may have one
+    column per row used, or one per row of the data given to ``from_formula`` (the columns of
+    rows dropped for missing values are then dropped too).
+    """
+    mf = model.model_frame
+    if isinstance(kernel_new, pd.DataFrame):
+        cols = kernel_new.columns
+        if cols.is_unique and set(model.data_index) <= set(cols):
+            kernel_new = kernel_new.loc[:, model.data_index]
+        else:
+            raise ValueError("kernel_new's column labels do not contain the training rows' "
+                             "index labels; pass a NumPy array to align by position")
+    H_new = check_matrix(kernel_new, "kernel_new", m)
+    n_data = None if mf is None else mf.rows.size + mf.n_dropped
+    if H_new.shape[1] == n_data and mf.n_dropped:
+        H_new = H_new[:, mf.rows]
+    if H_new.shape[1] != model.nobs:
+        raise ValueError(
+            f"kernel_new has {H_new.shape[1]} columns; it must have one per training row used "
+            f"({model.nobs})" + (f" or per data row ({n_data})" if n_data else "")
+        )
+    return H_new
 
 
 class PredictionResults:

@@ -370,12 +370,16 @@ def profile_interval(
         ``upper`` is ``inf`` (with an ``IntervalWarning``) when the likelihood does not fall
         far enough before the end of the search range.
     """
-    if not 0 < alpha < 0.5:
-        raise ValueError(f"alpha must be in (0, 0.5), got {alpha!r}")
     from scipy.stats import chi2
 
     tau_hat, ll_hat = estimate.point.tau, estimate.point.llf
     at_zero = tau_hat == 0.0
+    if not 0 < alpha < (0.5 if at_zero else 1.0):
+        raise ValueError(
+            f"alpha must be in (0, {0.5 if at_zero else 1}), got {alpha!r}"
+            + (" (at τ̂ = 0 the one-sided interval uses the χ² quantile at 1 − 2α)"
+               if at_zero else "")
+        )
     crit = chi2.isf(2 * alpha if at_zero else alpha, 1)
 
     def excess(t: float) -> float:

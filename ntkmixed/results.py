@@ -339,7 +339,8 @@ class NTKMixedLMResults:
         return predict(self, rows)
 
     def train_network(self, lr: float | None = None, epochs: int | None = None,
-                      newdata=None, standardize: bool = True, **new_rows):
+                      newdata=None, standardize: bool = True, *, exog=None, exog_ntk=None,
+                      offset=None):
         """Train (a copy of) the network for real by full-batch gradient descent.
 
         Gradient descent with ``torch.optim.SGD`` on ½·mean((f(z) − (y − Xβ̂ − o))²), starting
@@ -358,8 +359,8 @@ class NTKMixedLMResults:
             Train on the residual divided by its sd and scale the output back (the same τ in
             the NTK regime, where gradient flow is linear in the target; keeps a finite
             network's movement of order one). Losses are reported in the response's units.
-        **new_rows
-            ``exog=``, ``exog_ntk=``, ``offset=`` for array models.
+        exog, exog_ntk, offset : array_like, optional
+            New rows for array models (as in :meth:`predict`).
 
         Returns
         -------
@@ -370,8 +371,10 @@ class NTKMixedLMResults:
         """
         from .training import train_network
 
+        new = {k: v for k, v in (("exog", exog), ("exog_ntk", exog_ntk), ("offset", offset))
+               if v is not None}
         return train_network(self, lr=lr, epochs=epochs, newdata=newdata,
-                             standardize=standardize, **new_rows)
+                             standardize=standardize, **new)
 
     # -- information criteria ----------------------------------------------------------
     @property
@@ -454,6 +457,8 @@ class NTKMixedLMResults:
         if tau is None:
             return self.tau / (c * lr)
         t = np.asarray(tau, dtype=np.float64)
+        if not np.all((t >= 0) & ~np.isnan(t)):
+            raise ValueError(f"tau must be ≥ 0 (inf allowed for an open interval), got {tau!r}")
         out = t / (c * lr)
         return float(out) if out.ndim == 0 else out
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -75,6 +76,9 @@ def _output(module: nn.Module, z: torch.Tensor) -> torch.Tensor:
     return module(z).reshape(-1)
 
 
+MAX_EPOCHS = 10_000_000
+
+
 def train_network(
     res: NTKMixedLMResults,
     lr: float | None = None,
@@ -99,18 +103,23 @@ def train_network(
         )
     if lr is None:
         lr = res.default_lr()
-    lr = float(lr)
-    if not (math.isfinite(lr) and lr > 0):
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (
+        math.isfinite(lr) and lr > 0
+    ):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if lr * model.spectrum.lam_max >= 2:
-        raise ValueError(
-            f"learning rate {lr:g} diverges: η·λ_max(H) = {lr * model.spectrum.lam_max:.3g} ≥ 2"
-        )
+    lr = float(lr)
+    res.epochs(lr)  # refuses η·λ_max ≥ 2, warns above 0.1
     if epochs is None:
         epochs = round(res.tau / lr)
-    if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 0:
+    if (isinstance(epochs, bool) or not isinstance(epochs, numbers.Real)
+            or not math.isfinite(epochs) or int(epochs) != epochs or epochs < 0):
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
     epochs = int(epochs)
+    if epochs > MAX_EPOCHS:
+        raise ValueError(
+            f"{epochs} epochs requested (τ̂/η with η = {lr:g}); more than {MAX_EPOCHS} is "
+            "refused: use a larger learning rate"
+        )
 
     init = feats.spec.init
     module = copy.deepcopy(feats.network) if init == "offset" else AntisymmetricPair(
@@ -133,9 +142,10 @@ def train_network(
         f0_new = feats.initial_output(rows.z_new) if init == "offset" else 0.0
         base_test = rows.exog @ res._point.beta + rows.offset - f0_new
         z_test = torch.as_tensor(feats._prepare(rows.z_new))
-        if rows.endog is not None:
+        if rows.endog is not None and np.isfinite(rows.endog).any():
             t_new = rows.endog - base_test
             y_test = torch.as_tensor(f0_new + (t_new - f0_new) / s)
+            seen = torch.as_tensor(np.isfinite(rows.endog))  # rows with a response
 
     opt = torch.optim.SGD(module.parameters(), lr=lr)
     train_loss, test_loss = [], []
@@ -144,8 +154,8 @@ def train_network(
         with torch.no_grad():
             train_loss.append(0.5 * s * s * float(((_output(module, z) - target) ** 2).mean()))
             if y_test is not None:
-                test_loss.append(
-                    0.5 * s * s * float(((_output(module, z_test) - y_test) ** 2).mean()))
+                err = (_output(module, z_test) - y_test)[seen]
+                test_loss.append(0.5 * s * s * float((err**2).mean()))
 
     record()
     for _ in range(epochs):

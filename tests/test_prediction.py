@@ -310,3 +310,84 @@ def test_analytic_kernel_in_a_formula(penguins):
         res.train_network()
     with pytest.raises(ValueError, match="param='ntk'"):
         NTKMixedLM.from_formula(f.replace("param='ntk', ", ""), train)
+
+
+def test_transformed_response_and_rows_without_response():
+    from ntkmixed.datasets import load_airquality
+
+    a = load_airquality()
+    res = NTKMixedLM.from_formula(
+        "np.log(Ozone) ~ Wind + ntk(`Solar.R`, Temp, arch='mlp2', width=64)", a).fit()
+    unknown = a[a["Ozone"].isna() & a["Solar.R"].notna()]  # the rows one wants to impute
+    assert len(res.predict(unknown)) == len(unknown)
+    assert len(res.predict(a.dropna().drop(columns="Ozone"))) == 111
+    # the response, where present, gives a test loss (rows without it are left out)
+    run = res.train_network(newdata=a[a["Solar.R"].notna()].head(20), epochs=2)
+    assert np.all(np.isfinite(run.history["test_loss"]))
+    with pytest.raises(ValueError, match="not finite in column 'Wind'"):
+        res.predict(a.dropna().head(3).assign(Wind=[np.inf, 1.0, 2.0]))
+    with pytest.raises(ValueError, match="duplicated column"):
+        res.predict(pd.concat([a.head(3), a.head(3)[["Wind"]]], axis=1))
+
+
+def test_kernel_new_is_aligned_by_label_and_may_cover_dropped_rows():
+    from ntkmixed.datasets import load_mcycle
+
+    m = load_mcycle()
+    m.loc[[3, 40], "accel"] = np.nan  # two rows dropped by the fit
+    x = m["times"].to_numpy()
+
+    def rbf(a, b):
+        return np.exp(-(a[:, None] - b[None, :]) ** 2 / 50) / len(b)
+
+    res = NTKMixedLM.from_formula("accel ~ times", m, kernel=rbf(x, x)).fit()
+    new = pd.DataFrame({"times": [10.0, 20.0, 30.0]})
+    full = rbf(new["times"].to_numpy(), x)  # one column per data row, dropped ones included
+    labelled = pd.DataFrame(full, columns=m.index)
+    perm = np.random.default_rng(0).permutation(len(m))
+    a = res.predict(new, kernel_new=full)
+    assert np.allclose(a, res.predict(new, kernel_new=labelled.iloc[:, perm]))
+    assert np.allclose(a, res.predict(new, kernel_new=np.delete(full, [3, 40], axis=1)))
+    with pytest.raises(ValueError, match="precomputed kernel"):
+        res.predict(new, kernel_new=full, exog_ntk=np.ones((3, 1)))
+
+
+def test_frozen_and_dropout_modules():
+    from ntkmixed.datasets import load_mcycle
+
+    m = load_mcycle()
+    frozen = nn.Sequential(nn.Linear(1, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
+                           nn.Linear(32, 1))
+    for p in frozen[0].parameters():
+        p.requires_grad_(False)
+    res = NTKMixedLM.from_formula("accel ~ ntk(times, arch=frozen)", m).fit()
+    # the NTK over the trainable parameters only
+    zs = res.input_scaler.transform(m[["times"]].to_numpy())
+    net = frozen.double()
+    params = {k: v.detach() for k, v in net.named_parameters() if v.requires_grad}
+
+    def f(p):
+        return functional_call(net, p, (torch.as_tensor(zs),)).reshape(-1)
+
+    J = torch.cat([v.reshape(len(zs), -1) for v in jacrev(f)(params).values()], 1).numpy()
+    assert np.allclose(res.kernel, J @ J.T / len(zs), rtol=1e-10, atol=1e-12)
+    drop = nn.Sequential(nn.Linear(1, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 1))
+    res = NTKMixedLM.from_formula("accel ~ ntk(times)", m,  # used in eval mode
+                                  ntk_options={"arch": drop}).fit()
+    assert np.isfinite(res.llf)
+
+
+def test_train_network_argument_checks(penguins):
+    train, _ = penguins
+    res = NTKMixedLM.from_formula(PENGUIN_F.format(extra=", width=32"), train).fit()
+    for bad in ("0.01", np.array([0.01]), -1.0, float("nan")):
+        with pytest.raises(ValueError, match="lr must be"):
+            res.train_network(lr=bad)
+    for bad in (float("inf"), float("nan"), -1, 2.5):
+        with pytest.raises(ValueError, match="epochs must be"):
+            res.train_network(epochs=bad)
+    with pytest.raises(ValueError, match="refused"):
+        res.train_network(lr=1e-12)
+    with pytest.raises(ValueError, match="tau must be"):
+        res.epochs(0.01, tau=-1.0)
+    assert res.conf_int_tau(0.6)[0] <= res.tau  # interior τ̂: any α in (0, 1)

@@ -47,6 +47,8 @@ def supports_layerwise(module: nn.Module) -> bool:
     ending in a linear layer with one output."""
     if not isinstance(module, nn.Sequential) or len(module) == 0:
         return False
+    if not all(p.requires_grad for p in module.parameters()):
+        return False  # frozen layers: only the trainable parameters define the NTK
     for layer in module:
         if _layer_scales(layer) is None and not isinstance(layer, ELEMENTWISE):
             return False
@@ -213,10 +215,16 @@ def empirical_ntk(
     z1: np.ndarray | torch.Tensor,
     z2: np.ndarray | torch.Tensor | None = None,
 ) -> np.ndarray:
-    """Empirical NTK Θ(z1, z2): layerwise for MLPs, torch.func Jacobians otherwise."""
+    """Empirical NTK Θ(z1, z2) over the trainable parameters: layerwise for MLPs, torch.func
+    Jacobians otherwise."""
     if supports_layerwise(module):
         return layerwise_ntk(module, z1, z2)
-    return jacobian_ntk(module, z1, z2)
+    try:
+        return jacobian_ntk(module, z1, z2)
+    except RuntimeError as err:
+        raise ValueError(
+            f"cannot compute the NTK of this module by torch.func Jacobians: {err}"
+        ) from None
 
 
 def network_output(module: nn.Module, z: np.ndarray | torch.Tensor) -> np.ndarray:

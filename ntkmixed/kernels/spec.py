@@ -162,7 +162,11 @@ class NTKSpec:
     def build_network(self, n_inputs: int) -> nn.Module:
         """The network at initialization (a float64 copy for a user's module)."""
         if self.custom:
-            net = copy.deepcopy(self.arch).to(torch.float64)
+            # eval(): dropout off and batch-norm statistics fixed, so f is a deterministic
+            # function of its inputs (the NTK of a network in training mode is not defined)
+            net = copy.deepcopy(self.arch).to(torch.float64).eval()
+            if not any(p.requires_grad for p in net.parameters()):
+                raise ValueError("the module given as arch= has no trainable parameters")
             try:
                 with torch.no_grad():
                     out = net(torch.zeros(2, n_inputs, dtype=torch.float64))
@@ -226,18 +230,23 @@ class NTKFeatures:
             )
         return self.scaler.transform(z_new) if self.scaler is not None else z_new
 
-    def cross(self, z_new: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(H* = Θ(Z*, Z)/n, h** = diag Θ(Z*, Z*)/n, f₀(Z*)) for raw new inputs."""
+    def cross(
+        self, z_new: np.ndarray, diag: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """(H* = Θ(Z*, Z)/n, h** = diag Θ(Z*, Z*)/n or None, f₀(Z*)) for raw new inputs."""
         zs = self._prepare(z_new)
         n = self.z_train.shape[0]
+        h_new = None
         if self.spec.kind == "analytic":
             opts = dict(depth=self.spec.depth, activation=self.spec.activation,
                         sigma_w=self.spec.sigma_w, sigma_b=self.spec.sigma_b)
             H_new = analytic_ntk(zs, self.z_train, **opts) / n
-            h_new = np.array([analytic_ntk(row[None, :], **opts)[0, 0] for row in zs]) / n
+            if diag:
+                h_new = np.array([analytic_ntk(row[None, :], **opts)[0, 0] for row in zs]) / n
             return H_new, h_new, np.zeros(zs.shape[0])
         H_new = empirical_ntk(self.network, zs, self.z_train) / n
-        h_new = empirical_ntk_diag(self.network, zs) / n
+        if diag:
+            h_new = empirical_ntk_diag(self.network, zs) / n
         return H_new, h_new, network_output(self.network, zs)
 
     def initial_output(self, z_new: np.ndarray) -> np.ndarray:
