@@ -105,9 +105,11 @@ def _prior_joint(H, H_new, K_new, tau):
 def test_prediction_intervals_cover_new_observations():
     # Simulate (train, new) jointly from the model's prior, fit τ and σ² by REML on the
     # training rows, and count how often the 95 % observation interval covers y*.
-    # 16 data sets × 40 new points = 640 points; measured coverage 0.953.
+    # 30 data sets × 40 new points = 1200 points; measured coverage 0.952
+    # (0.938 with the first 16 data sets: points within a data set share τ̂, σ̂², so the
+    # Monte Carlo error is larger than binomial; hence the 0.03 tolerance).
     rng = np.random.default_rng(1)
-    n, m, reps = 80, 40, 16
+    n, m, reps = 80, 40, 30
     spec = NTKSpec(arch="mlp2", width=64, activation="tanh", seed=2, scale=False)
     hits = []
     for _ in range(reps):
